@@ -1,0 +1,43 @@
+# Copyright (c) 2026 Beacon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Jinja filters that hand the roles' templates the names, labels and rules of module_utils.
+
+Controller-side plugins cannot import a playbook project's module_utils by package name, so
+the one source of truth is loaded from its file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from ansible.errors import AnsibleFilterError
+
+_SOURCE = Path(__file__).resolve().parent.parent / "module_utils" / "beacon_routing.py"
+_spec = importlib.util.spec_from_file_location("beacon_routing", _SOURCE)
+routing = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(routing)
+
+
+def _wrap(func):
+    def call(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except routing.ValidationError as exc:
+            raise AnsibleFilterError(str(exc)) from exc
+
+    call.__name__ = func.__name__
+    call.__doc__ = func.__doc__
+    return call
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "beacon_host_rule": _wrap(routing.host_rule),
+            "beacon_route_labels": _wrap(routing.route_labels),
+            "beacon_user_labels": _wrap(routing.user_labels),
+            "beacon_user_url": _wrap(routing.user_url),
+            "beacon_user_container": _wrap(routing.user_container_name),
+            "beacon_valid_domain": _wrap(routing.validate_domain),
+        }

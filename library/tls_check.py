@@ -169,6 +169,7 @@ import ipaddress
 import socket
 import ssl
 import traceback
+import urllib.parse
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -219,11 +220,13 @@ def find_problems(report: dict, server_name: str, min_days: int, min_protocol: s
     if report["days_left"] < 0:
         problems.append(f"the certificate expired on {report['not_after']}")
     elif report["days_left"] < min_days:
-        problems.append(f"the certificate expires in {report['days_left']} days (on {report['not_after']}), under min_days={min_days}")
+        left, until = report["days_left"], report["not_after"]
+        problems.append(f"the certificate expires in {left} days (on {until}), under min_days={min_days}")
     if not report["trusted"]:
         problems.append(f"the chain is not trusted: {report['verify_error']}")
     if not report["hostname_matches"]:
-        problems.append(f"the certificate does not match {server_name} (its names: {', '.join(report['sans']) or report['subject']})")
+        names = ", ".join(report["sans"]) or report["subject"]
+        problems.append(f"the certificate does not match {server_name} (its names: {names})")
     if PROTOCOL_ORDER.get(report["protocol"], 0) < PROTOCOL_ORDER[min_protocol]:
         problems.append(f"negotiated {report['protocol']}, below {min_protocol}")
     redirect = report.get("redirect")
@@ -278,9 +281,18 @@ class TLSChecker:
             return {"status": None, "location": None, "ok": False, "detail": str(exc)}
         finally:
             conn.close()
-        ok = response.status in (301, 302, 307, 308) and location.startswith(f"https://{self.server_name}")
+        ok = response.status in (301, 302, 307, 308) and self._is_https_to_server_name(location)
         detail = "" if ok else f"got HTTP {response.status} with Location {location!r}"
         return {"status": response.status, "location": location, "ok": ok, "detail": detail}
+
+    def _is_https_to_server_name(self, location: str) -> bool:
+        """Whether Location is an https:// URL whose host (any port) is server_name, not just starts with it."""
+        try:
+            target = urllib.parse.urlsplit(location)
+            hostname = target.hostname
+        except ValueError:
+            return False
+        return target.scheme == "https" and (hostname or "").rstrip(".") == self.server_name.lower().rstrip(".")
 
     def run(self) -> dict:
         try:
@@ -288,7 +300,10 @@ class TLSChecker:
             verify_error = self.verification()
         except (OSError, ssl.SSLError) as exc:
             address = f"{self.params['host']}:{self.params['port']}"
-            self.module.fail_json(msg=f"Could not complete a TLS handshake with {address} (SNI {self.server_name}): {exc}", problems=[str(exc)])
+            self.module.fail_json(
+                msg=f"Could not complete a TLS handshake with {address} (SNI {self.server_name}): {exc}",
+                problems=[str(exc)],
+            )
         cert = x509.load_der_x509_certificate(der)
         try:
             san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -303,7 +318,7 @@ class TLSChecker:
             "sans": dns_names + ip_addresses,
             "not_before": not_before.isoformat(),
             "not_after": not_after.isoformat(),
-            "days_left": days_between(datetime.datetime.now(datetime.timezone.utc), not_after),
+            "days_left": days_between(datetime.datetime.now(datetime.UTC), not_after),
             "fingerprint_sha256": fingerprint(der),
             "protocol": protocol,
             "cipher": cipher,
@@ -313,7 +328,9 @@ class TLSChecker:
         }
         if self.params["check_redirect"]:
             report["redirect"] = self.redirect()
-        report["problems"] = find_problems(report, self.server_name, self.params["min_days"], self.params["min_protocol"])
+        report["problems"] = find_problems(
+            report, self.server_name, self.params["min_days"], self.params["min_protocol"]
+        )
         return report
 
 

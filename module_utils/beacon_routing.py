@@ -26,6 +26,7 @@ MANAGED_LABEL = "org.beacon.managed"
 USER_LABEL = "org.beacon.user"
 
 # A user id must fit a container name, a Traefik router name and a DNS label at once.
+# Every pattern here is applied with fullmatch: with match, "$" also accepts a trailing newline.
 USER_ID_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 USER_ID_RULE = "lower-case letters, digits and inner hyphens, 1 to 63 characters"
 _USER_ID_RE = re.compile(USER_ID_PATTERN)
@@ -36,9 +37,11 @@ DOMAIN_PATTERN = rf"^(?=.{{1,253}}$){_DOMAIN_LABEL}(\.{_DOMAIN_LABEL})*\.[a-z]([
 DOMAIN_RULE = "a lower-case DNS name such as shlinx.com (letters, digits, hyphens, dots; no port or path)"
 _DOMAIN_RE = re.compile(DOMAIN_PATTERN)
 
-# Docker's reference grammar, simplified: [registry[:port]/]path[:tag][@digest].
+# Docker's reference grammar, simplified: [registry[:port]/]path[:tag][@digest]. As in Docker,
+# the first component is a registry only if it has a dot or a port or is localhost; otherwise
+# it is part of the (lower-case) path, so "UPPER/case" is rejected.
 _IMAGE_RE = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?"
+    r"^(?:(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+(?::[0-9]+)?|[a-zA-Z0-9-]+:[0-9]+|localhost)/)?"
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
 )
@@ -56,35 +59,38 @@ class ValidationError(ValueError):
 def validate_user_id(user_id: object) -> str:
     """Return the user id as a string, or raise naming the rule it breaks."""
     text = str(user_id) if isinstance(user_id, int) and not isinstance(user_id, bool) else user_id
-    if not isinstance(text, str) or not _USER_ID_RE.match(text):
+    if not isinstance(text, str) or not _USER_ID_RE.fullmatch(text):
         shown = repr(text)[:80]
         raise ValidationError(f"user_id {shown} is invalid: it must be {USER_ID_RULE} ({USER_ID_PATTERN})")
     return text
 
 
 def validate_domain(domain: object) -> str:
-    if not isinstance(domain, str) or not _DOMAIN_RE.match(domain):
+    if not isinstance(domain, str) or not _DOMAIN_RE.fullmatch(domain):
         raise ValidationError(f"domain {repr(domain)[:80]} is invalid: it must be {DOMAIN_RULE}")
     return domain
 
 
 def validate_image(image: object) -> str:
-    if not isinstance(image, str) or len(image) > 255 or not _IMAGE_RE.match(image):
+    if not isinstance(image, str) or len(image) > 255 or not _IMAGE_RE.fullmatch(image):
         raise ValidationError(f"image {repr(image)[:80]} is invalid: it must be {IMAGE_RULE}")
     return image
 
 
 def validate_name(kind: str, value: object) -> str:
     """Validate a Traefik entrypoint, resolver, router or middleware name."""
-    if not isinstance(value, str) or not _NAME_RE.match(value):
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         raise ValidationError(f"{kind} {repr(value)[:80]} is invalid: it must be {NAME_RULE}")
     return value
 
 
 def validate_path_prefix(path: object) -> str:
     """A path prefix for a router: starts and ends with '/', plain characters only."""
-    if not isinstance(path, str) or not re.match(r"^/([A-Za-z0-9._~-]+/)*$", path) or "/../" in f"{path}":
-        raise ValidationError(f"path prefix {repr(path)[:80]} is invalid: it must look like /api/ (plain segments, leading and trailing '/')")
+    if not isinstance(path, str) or not re.fullmatch(r"^/([A-Za-z0-9._~-]+/)*$", path) or "/../" in f"{path}":
+        raise ValidationError(
+            f"path prefix {repr(path)[:80]} is invalid: "
+            "it must look like /api/ (plain segments, leading and trailing '/')"
+        )
     return path
 
 

@@ -22,7 +22,6 @@ help: ## Show the targets.
 $(STAMP): requirements.txt
 	@command -v python3 >/dev/null || { echo "python3 is required"; exit 1; }
 	@test -d $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 

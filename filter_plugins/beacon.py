@@ -35,6 +35,7 @@ class FilterModule:
     def filters(self):
         return {
             "beacon_host_rule": _wrap(routing.host_rule),
+            "beacon_editors_fallback_labels": _wrap(routing.editors_fallback_labels),
             "beacon_route_labels": _wrap(routing.route_labels),
             "beacon_user_labels": _wrap(routing.user_labels),
             "beacon_user_url": _wrap(routing.user_url),

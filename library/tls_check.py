@@ -52,6 +52,15 @@ options:
     description: Plain HTTP port for O(check_redirect).
     type: int
     default: 80
+  path:
+    description:
+      - Also send C(GET path) over the verified connection (SNI and Host O(server_name)) and
+        report the HTTP status, for checking a page such as C(/code/user/42/).
+    type: str
+  expected_status:
+    description: HTTP statuses that count as success for O(path). By default any status below 500.
+    type: list
+    elements: int
   fail_on_problem:
     description: Fail when any problem is found. With V(false) the problems are only reported.
     type: bool
@@ -83,7 +92,16 @@ EXAMPLES = r"""
   tls_check:
     host: shlinx.com
     min_days: 21
-    fail_on_problem: false
+    path:
+    description:
+      - Also send C(GET path) over the verified connection (SNI and Host O(server_name)) and
+        report the HTTP status, for checking a page such as C(/code/user/42/).
+    type: str
+  expected_status:
+    description: HTTP statuses that count as success for O(path). By default any status below 500.
+    type: list
+    elements: int
+  fail_on_problem: false
   register: cert
 
 - name: Wait until Traefik serves the ACME certificate instead of its default one.
@@ -156,6 +174,11 @@ redirect:
   returned: when O(check_redirect=true)
   type: dict
   sample: {status: 308, location: "https://shlinx.test/", ok: true}
+http_status:
+  description: HTTP status of C(GET path).
+  returned: when O(path) is given
+  type: int
+  sample: 200
 problems:
   description: Every problem found; empty when all checks pass.
   returned: always
@@ -215,6 +238,10 @@ def fingerprint(der: bytes) -> str:
     return ":".join(f"{b:02X}" for b in digest.finalize())
 
 
+def status_ok(status: int, expected: list[int] | None) -> bool:
+    return status in expected if expected else status < 500
+
+
 def find_problems(report: dict, server_name: str, min_days: int, min_protocol: str) -> list[str]:
     problems = []
     if report["days_left"] < 0:
@@ -229,6 +256,8 @@ def find_problems(report: dict, server_name: str, min_days: int, min_protocol: s
         problems.append(f"the certificate does not match {server_name} (its names: {names})")
     if PROTOCOL_ORDER.get(report["protocol"], 0) < PROTOCOL_ORDER[min_protocol]:
         problems.append(f"negotiated {report['protocol']}, below {min_protocol}")
+    if "http_status" in report and not report["http_ok"]:
+        problems.append(f"GET {report['path']} answered HTTP {report['http_status']}")
     redirect = report.get("redirect")
     if redirect is not None and not redirect["ok"]:
         problems.append(f"http:// does not redirect to https://{server_name}: {redirect['detail']}")
@@ -270,6 +299,24 @@ class TLSChecker:
                 return None
         except ssl.SSLCertVerificationError as exc:
             return exc.verify_message or str(exc)
+
+    def fetch(self, path: str) -> int:
+        """GET path over TLS (verified when the chain is trusted) and return the status."""
+        context = ssl.create_default_context(cafile=self.params["ca_path"])
+        context.check_hostname = False
+        try:
+            tls = self._connect(context)
+        except ssl.SSLCertVerificationError:
+            unverified = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE
+            tls = self._connect(unverified)
+        conn = http.client.HTTPSConnection(self.server_name, self.params["port"], timeout=self.params["timeout"])
+        conn.sock = tls
+        try:
+            conn.request("GET", path, headers={"Host": self.server_name})
+            return conn.getresponse().status
+        finally:
+            conn.close()
 
     def redirect(self) -> dict:
         conn = http.client.HTTPConnection(self.params["host"], self.params["http_port"], timeout=self.params["timeout"])
@@ -326,6 +373,13 @@ class TLSChecker:
             "verify_error": verify_error or "",
             "hostname_matches": name_matches(self.server_name, dns_names, ip_addresses),
         }
+        if self.params["path"]:
+            try:
+                report["http_status"] = self.fetch(self.params["path"])
+            except (OSError, http.client.HTTPException) as exc:
+                self.module.fail_json(msg=f"GET {self.params['path']} over TLS failed: {exc}", **report)
+            report["path"] = self.params["path"]
+            report["http_ok"] = status_ok(report["http_status"], self.params["expected_status"])
         if self.params["check_redirect"]:
             report["redirect"] = self.redirect()
         report["problems"] = find_problems(
@@ -345,6 +399,8 @@ def main() -> None:
             min_protocol=dict(type="str", default="TLSv1.2", choices=["TLSv1.2", "TLSv1.3"]),
             check_redirect=dict(type="bool", default=False),
             http_port=dict(type="int", default=80),
+            path=dict(type="str"),
+            expected_status=dict(type="list", elements="int"),
             fail_on_problem=dict(type="bool", default=True),
             timeout=dict(type="float", default=10),
         ),

@@ -123,6 +123,23 @@ def host_rule(domain: str, path_prefix: str | None = None) -> str:
     return rule
 
 
+def editors_fallback_labels(domain: str, port: int, **route: object) -> dict[str, str]:
+    """A router that sends every editor path no user's router takes to the backend (a 404).
+
+    Without it, /code/user/<missing>/ would fall through to the frontend's catch-all. Traefik
+    ranks routers by rule length unless told otherwise, and a short user id's bare-path rule is
+    shorter than this one, so the priority is set between the domain's own rule (the
+    frontend) and the shortest user rule.
+    """
+    return route_labels(
+        "backend-editors",
+        rule=f"Host(`{validate_domain(domain)}`) && PathPrefix(`{USER_PATH_ROOT}`)",
+        port=port,
+        priority=len(host_rule(domain)) + 1,
+        **route,
+    )
+
+
 def route_labels(
     name: str,
     *,
@@ -133,9 +150,14 @@ def route_labels(
     network: str = NETWORK,
     middlewares: list[str] | tuple[str, ...] = (),
     priority: int | None = None,
+    service: str | None = None,
 ) -> dict[str, str]:
-    """Docker labels that give a container one Traefik router and one service."""
+    """Docker labels that give a container one Traefik router and its service.
+
+    Several routers may share one service: pass the same ``service`` to each call.
+    """
     validate_name("router name", name)
+    service = validate_name("service name", service) if service else name
     validate_name("entrypoint", entrypoint)
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise ValidationError(f"port {port!r} is invalid: it must be an integer from 1 to 65535")
@@ -145,9 +167,9 @@ def route_labels(
         "traefik.docker.network": network,
         f"{router}.rule": rule,
         f"{router}.entrypoints": entrypoint,
-        f"{router}.service": name,
+        f"{router}.service": service,
         f"{router}.tls": "true",
-        f"traefik.http.services.{name}.loadbalancer.server.port": str(port),
+        f"traefik.http.services.{service}.loadbalancer.server.port": str(port),
     }
     if certresolver:
         labels[f"{router}.tls.certresolver"] = validate_name("certresolver", certresolver)
@@ -198,8 +220,11 @@ def user_labels(
             f"{bare}.service": router,
             f"{bare}.tls": "true",
             f"{bare}.middlewares": slash,
-            f"traefik.http.middlewares.{slash}.redirectregex.regex": f"^(https?://[^/]+{re.escape(path.rstrip('/'))})$",
-            f"traefik.http.middlewares.{slash}.redirectregex.replacement": "${1}/",
+            # The query string, if any, is kept: /code/user/1?folder=x -> /code/user/1/?folder=x
+            f"traefik.http.middlewares.{slash}.redirectregex.regex": (
+                f"^(https?://[^/]+{re.escape(path.rstrip('/'))})(\\?.*)?$"
+            ),
+            f"traefik.http.middlewares.{slash}.redirectregex.replacement": "${1}/${2}",
             f"traefik.http.middlewares.{slash}.redirectregex.permanent": "false",
             f"traefik.http.middlewares.{strip}.stripprefix.prefixes": path.rstrip("/"),
             MANAGED_LABEL: "true",

@@ -36,6 +36,9 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/api/health":
             self.send_json(200, {"status": "ok", "uptime_s": round(time.time() - STARTED, 1)})
+        elif path.startswith("/code/user/"):
+            # Traefik sends here what no user's router takes: an editor that does not run.
+            self.send_json(404, {"error": "no editor is running at this address", "path": path})
         else:
             self.send_json(404, {"error": "not found", "path": path})
 

@@ -261,6 +261,8 @@ class FakeModule:
             "min_protocol": "TLSv1.2",
             "check_redirect": False,
             "http_port": 80,
+            "path": None,
+            "expected_status": None,
             "fail_on_problem": True,
             "timeout": 5.0,
         }

@@ -46,5 +46,5 @@ molecule: deps ## molecule test: deploy, idempotence, verify against the real st
 
 test: lint unit molecule ## Everything CI runs.
 
-bench: deps ## Benchmarks; results go to the README.
-	$(BIN)/pytest -q -s tests/bench
+bench: up ## Provisioning benchmarks against the deployed stack; results go to the README.
+	$(PY) tests/bench/bench_provisioning.py $(BENCH_ARGS)

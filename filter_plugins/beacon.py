@@ -9,21 +9,36 @@ the one source of truth is loaded from its file.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
 
-_SOURCE = Path(__file__).resolve().parent.parent / "module_utils" / "beacon_routing.py"
-_spec = importlib.util.spec_from_file_location("beacon_routing", _SOURCE)
-routing = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(routing)
+_MODULE_UTILS = Path(__file__).resolve().parent.parent / "module_utils"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, _MODULE_UTILS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+routing = _load("beacon_routing")
+auth = _load("beacon_auth")
+
+
+def password_hash_for(password: str, user_id: str) -> str:
+    """PBKDF2 hash with a salt derived from user and password, so redeploys change nothing."""
+    return auth.hash_password(password, auth.stable_salt(str(user_id), password))
 
 
 def _wrap(func):
     def call(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except routing.ValidationError as exc:
+        except (routing.ValidationError, auth.ValidationError) as exc:
             raise AnsibleFilterError(str(exc)) from exc
 
     call.__name__ = func.__name__
@@ -41,4 +56,5 @@ class FilterModule:
             "beacon_user_url": _wrap(routing.user_url),
             "beacon_user_container": _wrap(routing.user_container_name),
             "beacon_valid_domain": _wrap(routing.validate_domain),
+            "beacon_password_hash": _wrap(password_hash_for),
         }

@@ -10,12 +10,13 @@ module: code_server_user
 short_description: A user's code-server container, routed by Traefik at /code/user/<id>/
 description:
   - Brings one user's (O(user_id)) or many users' (O(users)) code-server container to a wanted
-    state. The container is named C(code-server-user-<id>) and keeps the user's home on the
-    volume C(code-server-user-<id>-data).
+    state. The container is named C(code-server-user-<id>), keeps the user's home on the
+    volume C(code-server-user-<id>-data) and sits alone with Traefik on the network
+    C(beacon-user-<id>).
   - Its Traefik labels come from the project's one label builder, with a router on
     C(/code/user/<id>/) B(with) the trailing slash (so user 1 never catches C(/code/user/10/)),
     a redirect of the bare path to the slash form, optional authentication before stripprefix,
-    the HTTPS entrypoint, the certificate resolver and the Docker network.
+    the HTTPS entrypoint, the certificate resolver and the user's network.
   - Compares what you set with what runs and recreates the container only when a change needs
     it; memory, CPU and pids limits change in place.
   - With O(wait=true) it returns once the container answers C(/healthz) and Traefik's router for
@@ -54,10 +55,17 @@ options:
   domain:
     description: Public DNS name the editor is served under (required unless O(state=absent)).
     type: str
-  network:
-    description: Docker network Traefik reaches the container on.
+  traefik_container:
+    description:
+      - Traefik's container. Each user's container sits alone on its own network
+        C(beacon-user-<id>), which only this container joins, so users cannot reach each
+        other, the backend or Traefik's internal networks.
     type: str
-    default: beacon-network
+    default: beacon-traefik
+  internet:
+    description: Whether the user's network reaches the internet (for package installs and extensions).
+    type: bool
+    default: true
   entrypoint:
     description: Traefik entrypoint of the user's routers.
     type: str
@@ -189,6 +197,11 @@ router:
   returned: when O(user_id) is given
   type: str
   sample: code-user-42
+network:
+  description: The user's own network.
+  returned: when O(user_id) is given
+  type: str
+  sample: beacon-user-42
 volume:
   description: The volume holding the user's home.
   returned: when O(user_id) is given
@@ -269,7 +282,8 @@ def main() -> None:
             state=dict(type="str", default="present", choices=["present", "started", "stopped", "absent"]),
             image=dict(type="str"),
             domain=dict(type="str"),
-            network=dict(type="str", default="beacon-network"),
+            traefik_container=dict(type="str", default="beacon-traefik"),
+            internet=dict(type="bool", default=True),
             entrypoint=dict(type="str", default="websecure"),
             certresolver=dict(type="str", default="letsencrypt"),
             memory=dict(type="str", default="2g"),

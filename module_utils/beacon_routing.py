@@ -21,6 +21,7 @@ USER_CONTAINER_PREFIX = "code-server-user-"
 USER_VOLUME_PREFIX = "code-server-user-"
 USER_VOLUME_SUFFIX = "-data"
 USER_ROUTER_PREFIX = "code-user-"
+USER_NETWORK_PREFIX = "beacon-user-"
 CODE_SERVER_PORT = 8080
 MANAGED_LABEL = "org.beacon.managed"
 USER_LABEL = "org.beacon.user"
@@ -100,6 +101,11 @@ def user_container_name(user_id: object) -> str:
 
 def user_volume_name(user_id: object) -> str:
     return USER_VOLUME_PREFIX + validate_user_id(user_id) + USER_VOLUME_SUFFIX
+
+
+def user_network_name(user_id: object) -> str:
+    """Each user's container sits alone on its own network, which only Traefik joins."""
+    return USER_NETWORK_PREFIX + validate_user_id(user_id)
 
 
 def user_router_name(user_id: object) -> str:

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field, replace
 try:  # inside Ansible, module_utils are a package
     from ansible.module_utils.beacon_routing import (
         MANAGED_LABEL,
-        NETWORK,
         USER_LABEL,
         ValidationError,
         user_container_name,
         user_labels,
+        user_network_name,
         user_router_name,
         user_url,
         user_volume_name,
@@ -36,11 +36,11 @@ try:  # inside Ansible, module_utils are a package
 except ImportError:  # in the backend image the files sit side by side
     from beacon_routing import (
         MANAGED_LABEL,
-        NETWORK,
         USER_LABEL,
         ValidationError,
         user_container_name,
         user_labels,
+        user_network_name,
         user_router_name,
         user_url,
         user_volume_name,
@@ -88,7 +88,10 @@ class UserSpec:
     user_id: str
     image: str = ""
     domain: str = ""
-    network: str = NETWORK
+    # Traefik joins each user's network to reach the editor; nothing else does.
+    traefik_container: str = "beacon-traefik"
+    # Whether the user's network reaches the internet (package installs, extensions).
+    internet: bool = True
     entrypoint: str = "websecure"
     certresolver: str | None = "letsencrypt"
     memory: str | int | None = "2g"
@@ -116,6 +119,10 @@ class UserSpec:
     def router(self) -> str:
         return user_router_name(self.user_id)
 
+    @property
+    def network(self) -> str:
+        return user_network_name(self.user_id)
+
     def validated(self, state: str) -> UserSpec:
         """Check every input; raise ValidationError naming the first bad one."""
         user_id = validate_user_id(self.user_id)
@@ -125,7 +132,7 @@ class UserSpec:
             return replace(self, user_id=user_id)
         validate_image(self.image)
         validate_domain(self.domain)
-        validate_name("network", self.network)
+        validate_name("traefik_container", self.traefik_container)
         validate_name("entrypoint", self.entrypoint)
         if self.certresolver:
             validate_name("certresolver", self.certresolver)
@@ -262,6 +269,7 @@ class Result:
     container: dict | None = None
     url: str | None = None
     router: str | None = None
+    network: str | None = None
     volume: str | None = None
     route: dict | None = None
 
@@ -278,6 +286,7 @@ class UserManager:
         self.traefik = traefik
         self.parallel = max(1, int(parallel))
         self._image_ids: dict[str, str | None] = {}
+        self._traefik_nets: set[str] | None = None
 
     # Docker helpers -----------------------------------------------------------------------
 
@@ -309,8 +318,54 @@ class UserManager:
             self._image_ids.pop(image, None)
             self._image_id(image)
 
+    def _network(self, name: str) -> dict | None:
+        try:
+            return self.client.api.inspect_network(name)
+        except Exception as exc:
+            if getattr(getattr(exc, "response", None), "status_code", None) == 404:
+                return None
+            raise
+
+    def _traefik_networks(self, traefik: str) -> set[str]:
+        """Networks Traefik's container is on, read once per call of ensure_many()."""
+        if self._traefik_nets is None:
+            attrs = self._container(traefik)
+            if attrs is None:
+                raise UserError(f"Traefik's container {traefik} does not exist; deploy the stack first")
+            self._traefik_nets = set((attrs.get("NetworkSettings") or {}).get("Networks") or {})
+        return self._traefik_nets
+
+    def _ensure_network(self, spec: UserSpec) -> None:
+        """The user's own network exists and Traefik is on it, before the container starts.
+
+        Traefik refreshes on the container's start event; a network joined later would not be
+        noticed until the next event, and Traefik could not reach the editor.
+        """
+        api = self.client.api
+        if self._network(spec.network) is None:
+            api.create_network(
+                spec.network,
+                driver="bridge",
+                internal=not spec.internet,
+                labels={MANAGED_LABEL: "true", USER_LABEL: spec.user_id},
+            )
+        if spec.network not in self._traefik_networks(spec.traefik_container):
+            api.connect_container_to_network(spec.traefik_container, spec.network)
+            self._traefik_nets.add(spec.network)
+
+    def _remove_network(self, spec: UserSpec) -> None:
+        network = self._network(spec.network)
+        if network is None:
+            return
+        for container_id in network.get("Containers") or {}:
+            self.client.api.disconnect_container_from_network(container_id, spec.network, force=True)
+        self.client.api.remove_network(spec.network)
+        if self._traefik_nets is not None:
+            self._traefik_nets.discard(spec.network)
+
     def _create(self, spec: UserSpec, desired: dict) -> str:
         api = self.client.api
+        self._ensure_network(spec)
         api.create_volume(name=spec.volume, labels={MANAGED_LABEL: "true", USER_LABEL: spec.user_id})
         host_config = api.create_host_config(
             mounts=[{"Type": "volume", "Source": spec.volume, "Target": spec.home}],
@@ -344,13 +399,15 @@ class UserManager:
 
     def plan(self, spec: UserSpec, state: str, purge: bool = False) -> tuple[Result, list]:
         """Decide what to do for one user without doing it. Returns the result and the steps."""
-        result = Result(user_id=spec.user_id, router=spec.router, volume=spec.volume)
+        result = Result(user_id=spec.user_id, router=spec.router, network=spec.network, volume=spec.volume)
         attrs = self._container(spec.name)
         steps: list = []
         if state == "absent":
             if attrs:
                 steps.append(("remove", spec.name))
                 result.diff = {"before": {"container": spec.name}, "after": {}}
+            if self._network(spec.network) is not None:
+                steps.append(("remove_network", spec.network))
             if purge and self._volume_exists(spec.volume):
                 steps.append(("remove_volume", spec.volume))
             result.actions = [f"{verb} {what}" for verb, what in steps]
@@ -377,6 +434,9 @@ class UserManager:
                     result.diff["before"]["image_id"], result.diff["after"]["image_id"] = attrs.get("Image"), image_id
         running = bool(attrs and (attrs.get("State") or {}).get("Running"))
         recreated = any(step[0] == "create" for step in steps)
+        if attrs is not None and not recreated and spec.network not in self._traefik_networks(spec.traefik_container):
+            # Traefik was recreated since (compose drops networks it did not declare).
+            steps.append(("connect", spec.network))
         if state in ("present", "started") and (recreated or not running):
             steps.append(("start", spec.name))
         if state == "stopped" and running and not recreated:
@@ -418,6 +478,10 @@ class UserManager:
                 api.remove_container(what, force=True)
             elif verb == "remove_volume":
                 api.remove_volume(what)
+            elif verb == "remove_network":
+                self._remove_network(spec)
+            elif verb == "connect":
+                self._ensure_network(spec)
             elif verb == "create":
                 self._create(spec, desired)
             elif verb == "update":
@@ -428,6 +492,11 @@ class UserManager:
                 api.stop(what, timeout=10)
 
     def ensure(self, spec: UserSpec, state: str, purge: bool = False) -> Result:
+        """Bring one user to `state`; reads Traefik's networks afresh (it may have been recreated)."""
+        self._traefik_nets = None
+        return self._ensure(spec, state, purge)
+
+    def _ensure(self, spec: UserSpec, state: str, purge: bool = False) -> Result:
         result, steps = self.plan(spec, state, purge)
         result.changed = bool(steps)
         if steps and not self.check_mode:
@@ -442,11 +511,16 @@ class UserManager:
             result.container = summarize(attrs, spec.network) if attrs else None
         return result
 
-    def wait(self, specs: list[UserSpec], results: list[Result], timeout: float) -> None:
-        """Wait until each started user answers /healthz and Traefik routes to it."""
+    def wait(self, specs: list[UserSpec], results: list[Result], timeout: float, probe_healthz: bool = True) -> None:
+        """Wait until each started user answers /healthz and Traefik routes to it.
+
+        The /healthz probe goes straight to the container's address on its own network, which
+        the Docker host reaches; a caller inside a container (the spawner) cannot, by design,
+        and relies on Traefik's view alone (probe_healthz=False).
+        """
         deadline = time.monotonic() + timeout
         started = [(s, r) for s, r in zip(specs, results, strict=True) if r.container and r.container.get("running")]
-        for spec, result in started:
+        for spec, result in started if probe_healthz else []:
             while not healthz_ok(result.container["ip"], spec.port):
                 if time.monotonic() >= deadline:
                     raise UserError(
@@ -475,12 +549,13 @@ class UserManager:
 
     def ensure_many(self, specs: list[UserSpec], state: str, purge: bool = False) -> list[Result]:
         """Provision many users at once; Docker calls run in parallel threads."""
-        if len(specs) == 1:
-            return [self.ensure(specs[0], state, purge)]
+        self._traefik_nets = None
+        if state != "absent" and specs:
+            self._traefik_networks(specs[0].traefik_container)  # read once, not once per thread
         for image in {s.image for s in specs if s.image}:
-            self._image_id(image)  # resolve once, not once per thread
+            self._image_id(image)
         with ThreadPoolExecutor(max_workers=self.parallel) as pool:
-            return list(pool.map(lambda spec: self.ensure(spec, state, purge), specs))
+            return list(pool.map(lambda spec: self._ensure(spec, state, purge), specs))
 
 
 def spec_from_params(params: dict) -> UserSpec:

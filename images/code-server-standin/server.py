@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import os
+import socket
 import struct
 import sys
 import time
@@ -82,7 +83,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_body(200, target.read_bytes(), "application/octet-stream")
         elif path == "/":
             heartbeat()
-            user = os.environ.get("BEACON_USER_ID", "?")
+            # Containers are named (and so host-named) code-server-user-<id>.
+            user = socket.gethostname().removeprefix("code-server-user-")
             page = (
                 "<!doctype html><title>code-server stand-in</title>"
                 f"<h1>code-server stand-in for user {user}</h1>"

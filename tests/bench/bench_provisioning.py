@@ -100,9 +100,12 @@ def latency_samples(prefix: str, count: int) -> dict:
 
 def sdk_create(client: docker.DockerClient, user: str) -> None:
     """What the module does for one user, written directly against the SDK."""
-    labels = beacon_routing.user_labels(user, DOMAIN) | {LABEL: RUN}
+    network = beacon_routing.user_network_name(user)
+    labels = beacon_routing.user_labels(user, DOMAIN, network=network) | {LABEL: RUN}
     name = beacon_routing.user_container_name(user)
     volume = beacon_routing.user_volume_name(user)
+    client.api.create_network(network, driver="bridge", labels={LABEL: RUN})
+    client.api.connect_container_to_network("beacon-traefik", network)
     client.api.create_volume(name=volume, labels={LABEL: RUN})
     client.containers.run(
         IMAGE,
@@ -111,7 +114,7 @@ def sdk_create(client: docker.DockerClient, user: str) -> None:
         hostname=name,
         user="1000:1000",
         labels=labels,
-        network=beacon_routing.NETWORK,
+        network=network,
         mounts=[docker.types.Mount("/home/coder", volume)],
         mem_limit=256 * 2**20,
         memswap_limit=256 * 2**20,
@@ -131,9 +134,18 @@ def remove_run(client: docker.DockerClient, parallel: int = 8) -> None:
         list(pool.map(lambda c: c.remove(force=True), containers))
     for volume in client.volumes.list(filters={"label": f"{LABEL}={RUN}"}):
         volume.remove(force=True)
+    # The module labels users' volumes and networks with their user id; every id this run
+    # made contains RUN.
     for volume in client.volumes.list(filters={"label": beacon_routing.USER_LABEL}):
-        if volume.name.startswith(f"code-server-user-b{RUN}"):
+        if RUN in volume.name:
             volume.remove(force=True)
+    networks = [
+        n for n in client.networks.list() if n.name.startswith(beacon_routing.USER_NETWORK_PREFIX) and RUN in n.name
+    ]
+    for network in networks:
+        with contextlib.suppress(docker.errors.APIError):
+            network.disconnect("beacon-traefik", force=True)
+        network.remove()
 
 
 def bulk(client: docker.DockerClient, users: int, rounds: int) -> dict:

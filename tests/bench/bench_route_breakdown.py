@@ -81,6 +81,10 @@ def main() -> None:
         for volume in client.volumes.list(filters={"label": "org.beacon.user"}):
             if RUN in volume.name:
                 volume.remove(force=True)
+        for network in client.networks.list(filters={"label": "org.beacon.user"}):
+            if RUN in network.name:
+                network.disconnect("beacon-traefik", force=True)
+                network.remove()
 
 
 if __name__ == "__main__":

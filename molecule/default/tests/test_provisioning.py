@@ -26,9 +26,14 @@ def engine():
     # Remove what this run created, even when a test failed.
     for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN}"}):
         container.remove(force=True)
+    ours = (f"-{BASE}", f"-t{RUN}")
     for volume in client.volumes.list(filters={"label": "org.beacon.user"}):
-        if volume.name.startswith(f"code-server-user-{BASE}") or volume.name.startswith(f"code-server-user-t{RUN}"):
+        if any(f"code-server-user{mark}" in volume.name for mark in ours):
             volume.remove(force=True)
+    for network in client.networks.list(filters={"label": "org.beacon.user"}):
+        if any(network.name.startswith(f"beacon-user{mark}") for mark in ours):
+            network.disconnect("beacon-traefik", force=True)
+            network.remove()
     client.close()
 
 
@@ -49,19 +54,24 @@ def common(api_password, engine):
 
 
 def provision(user_id: str, *extra: str) -> beacon_ansible.Run:
+    """provision_user.yml for a test user. These tests are about routing, so the user's editor
+    is left open (no forwardAuth middleware); owner-only access is tested in test_isolation.py
+    with the inventory's demo users, who can sign in."""
     labels = '{"code_server_users_extra_labels": {"%s": "%s"}}' % (TEST_LABEL, RUN)  # noqa: UP031
-    return beacon_ansible.playbook("provision_user.yml", "-e", f"user_id={user_id}", "-e", labels, *extra)
+    open_route = "code_server_users_auth_middleware="
+    args = ["-e", f"user_id={user_id}", "-e", labels, "-e", open_route, *extra]
+    return beacon_ansible.playbook("provision_user.yml", *args)
 
 
 def get(path: str, acme_root: str, **kwargs) -> beacon_http.Response:
     return beacon_http.get(path, domain=DOMAIN, ca_file=acme_root, **kwargs)
 
 
-def test_demo_users_from_the_inventory_are_served(acme_root):
+def test_demo_users_editors_exist_and_ask_for_a_login(acme_root):
     for user in ("1", "2"):
-        response = get(f"/code/user/{user}/", acme_root)
-        assert response.status == 200
-        assert f"stand-in for user {user}".encode() in response.body or b"stand-in" in response.body
+        response = get(f"/code/user/{user}/", acme_root, headers={"Accept": "text/html"})
+        assert response.status == 302
+        assert response.headers["location"].startswith(f"https://{DOMAIN}/?next=")
 
 
 def test_provision_user_playbook_serves_the_editor_over_https(acme_root, engine):

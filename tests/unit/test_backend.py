@@ -576,7 +576,10 @@ def test_verify_without_session_redirects_browsers_to_sign_in(api):
     uri = "/code/user/1/?folder=/home/coder/project&x=a b"
     reply = api.verify(uri, Accept=BROWSER_ACCEPT)
     assert reply.status == 302
-    assert reply.headers["Location"] == "https://shlinx.test/?next=%2Fcode%2Fuser%2F1%2F%3Ffolder%3D%2Fhome%2Fcoder%2Fproject%26x%3Da%20b"
+    assert (
+        reply.headers["Location"]
+        == "https://shlinx.test/?next=%2Fcode%2Fuser%2F1%2F%3Ffolder%3D%2Fhome%2Fcoder%2Fproject%26x%3Da%20b"
+    )
 
 
 @pytest.mark.parametrize(

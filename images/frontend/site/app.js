@@ -139,7 +139,12 @@
     byId("password").value = "";
     const next = safeNext();
     if (next) {
-      say("Signed in. Opening your editor…");
+      // The link may point at an editor that is stopped: start it (a no-op when it runs).
+      say("Signed in. Starting your editor…");
+      const started = await api("POST", "/api/v1/code-server/start", {});
+      if (started.status === 200 && started.data && started.data.url) {
+        await waitUntilReady(started.data.url, 30);
+      }
       window.location.assign(next);
       return;
     }

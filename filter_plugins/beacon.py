@@ -52,9 +52,6 @@ class FilterModule:
             "beacon_host_rule": _wrap(routing.host_rule),
             "beacon_editors_fallback_labels": _wrap(routing.editors_fallback_labels),
             "beacon_route_labels": _wrap(routing.route_labels),
-            "beacon_user_labels": _wrap(routing.user_labels),
-            "beacon_user_url": _wrap(routing.user_url),
-            "beacon_user_container": _wrap(routing.user_container_name),
-            "beacon_valid_domain": _wrap(routing.validate_domain),
+            "beacon_user_id_of_container": _wrap(routing.user_id_of_container),
             "beacon_password_hash": _wrap(password_hash_for),
         }

@@ -99,6 +99,11 @@ def user_container_name(user_id: object) -> str:
     return USER_CONTAINER_PREFIX + validate_user_id(user_id)
 
 
+def user_id_of_container(name: str) -> str:
+    """The user id in a container name such as ``code-server-user-42`` (Docker may add a '/')."""
+    return validate_user_id(name.lstrip("/").removeprefix(USER_CONTAINER_PREFIX))
+
+
 def user_volume_name(user_id: object) -> str:
     return USER_VOLUME_PREFIX + validate_user_id(user_id) + USER_VOLUME_SUFFIX
 

@@ -20,7 +20,8 @@ description:
   - Compares what you set with what runs and recreates the container only when a change needs
     it; memory, CPU and pids limits change in place.
   - With O(wait=true) it returns once the container answers C(/healthz) and Traefik's router for
-    it is enabled with a live server.
+    it is enabled with a live server; after a stop or a removal, once Traefik has dropped the
+    router (so the path answers 404, not a 502 from a dead address).
   - The bulk form O(users) works on many users in one call, in parallel, so Ansible's per-task
     overhead is paid once.
 version_added: "1.0.0"
@@ -123,7 +124,9 @@ options:
     type: bool
     default: false
   wait:
-    description: Wait until the container answers C(/healthz) and its Traefik router is live.
+    description:
+      - Wait until the container answers C(/healthz) and its Traefik router is live.
+      - After a stop or a removal, wait until Traefik no longer lists the router.
     type: bool
     default: true
   wait_timeout:

@@ -130,3 +130,22 @@ def wait_until_live(api: TraefikAPI, routers: list[str], timeout: float, interva
         if not pending or time.monotonic() >= deadline:
             return status
         time.sleep(interval)
+
+
+def wait_until_gone(api: TraefikAPI, routers: list[str], timeout: float, interval: float = 0.05) -> list[str]:
+    """Poll until Traefik no longer lists any of the named routers, or the timeout passes.
+
+    Traefik drops a stopped or removed container's routers on the next Docker event it
+    handles; until then it still routes to the dead address (502). Returns those still listed.
+    """
+    deadline = time.monotonic() + timeout
+    pending = {qualified(name) for name in routers}
+    while pending:
+        if len(pending) == 1:
+            pending = {name for name in pending if api.router(name) is not None}
+        else:
+            pending &= {r["name"] for r in api.routers()}
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    return sorted(pending)

@@ -32,7 +32,7 @@ try:  # inside Ansible, module_utils are a package
         validate_name,
         validate_user_id,
     )
-    from ansible.module_utils.beacon_traefik import TraefikAPI, TraefikAPIError, wait_until_live
+    from ansible.module_utils.beacon_traefik import TraefikAPI, TraefikAPIError, wait_until_gone, wait_until_live
 except ImportError:  # in the backend image the files sit side by side
     from beacon_routing import (
         MANAGED_LABEL,
@@ -49,7 +49,7 @@ except ImportError:  # in the backend image the files sit side by side
         validate_name,
         validate_user_id,
     )  # type: ignore[no-redef]
-    from beacon_traefik import TraefikAPI, TraefikAPIError, wait_until_live  # type: ignore[no-redef]
+    from beacon_traefik import TraefikAPI, TraefikAPIError, wait_until_gone, wait_until_live  # type: ignore[no-redef]
 
 ENV_KEYS_LABEL = "org.beacon.env-keys"
 STATES = ("present", "started", "stopped", "absent")
@@ -512,7 +512,8 @@ class UserManager:
         return result
 
     def wait(self, specs: list[UserSpec], results: list[Result], timeout: float, probe_healthz: bool = True) -> None:
-        """Wait until each started user answers /healthz and Traefik routes to it.
+        """Wait until each started user answers /healthz and Traefik routes to it, and until
+        Traefik has dropped the routes of users this run stopped or removed.
 
         The /healthz probe goes straight to the container's address on its own network, which
         the Docker host reaches; a caller inside a container (the spawner) cannot, by design,
@@ -520,6 +521,15 @@ class UserManager:
         """
         deadline = time.monotonic() + timeout
         started = [(s, r) for s, r in zip(specs, results, strict=True) if r.container and r.container.get("running")]
+        pairs = list(zip(specs, results, strict=True))
+        halted = [s for s, r in pairs if r.changed and not (r.container or {}).get("running")]
+        if halted and self.traefik is not None:
+            try:
+                left = wait_until_gone(self.traefik, [s.router for s in halted], timeout)
+            except TraefikAPIError as exc:
+                raise UserError(str(exc)) from exc
+            if left:
+                raise UserError(f"Traefik still routes {', '.join(left)} {timeout:g}s after its container stopped")
         for spec, result in started if probe_healthz else []:
             while not healthz_ok(result.container["ip"], spec.port):
                 if time.monotonic() >= deadline:

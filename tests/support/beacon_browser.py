@@ -72,18 +72,47 @@ class DocumentResponse:
     security_details: dict = field(default_factory=dict)
 
 
+@dataclass
+class WebSocketRecord:
+    """One WebSocket the page opened: its URL, the handshake's status, how it ended (if it did)."""
+
+    url: str
+    status: int | None = None
+    closed: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
 class Browser:
-    """A Selenium driver plus the page loads it has made, read from the DevTools performance log."""
+    """A Selenium driver plus the page loads and WebSockets it has made, from the DevTools performance log."""
 
     def __init__(self, driver: webdriver.Chrome) -> None:
         self.driver = driver
         self.documents: list[DocumentResponse] = []
+        self.websockets: dict[str, WebSocketRecord] = {}
+
+    def _websocket_event(self, method: str, params: dict) -> None:
+        if method == "Network.webSocketCreated":
+            self.websockets[params["requestId"]] = WebSocketRecord(url=params["url"])
+            return
+        record = self.websockets.get(params.get("requestId", ""))
+        if record is None:
+            return
+        if method == "Network.webSocketHandshakeResponseReceived":
+            record.status = params["response"]["status"]
+        elif method == "Network.webSocketClosed":
+            record.closed = True
+        elif method == "Network.webSocketFrameError":
+            record.errors.append(params.get("errorMessage", ""))
 
     def collect(self) -> list[DocumentResponse]:
         """Every top-level document response so far (the performance log is drained on each read)."""
         for entry in self.driver.get_log("performance"):
             message = json.loads(entry["message"])["message"]
-            if message.get("method") != "Network.responseReceived" or message["params"].get("type") != "Document":
+            method = message.get("method", "")
+            if method.startswith("Network.webSocket"):
+                self._websocket_event(method, message["params"])
+                continue
+            if method != "Network.responseReceived" or message["params"].get("type") != "Document":
                 continue
             response = message["params"]["response"]
             self.documents.append(
@@ -95,6 +124,11 @@ class Browser:
                 )
             )
         return self.documents
+
+    def websockets_to(self, prefix: str) -> list[WebSocketRecord]:
+        """The WebSockets opened so far whose URL starts with ``prefix``."""
+        self.collect()
+        return [record for record in self.websockets.values() if record.url.startswith(prefix)]
 
     def last_document(self, url: str) -> DocumentResponse:
         matches = [doc for doc in self.collect() if doc.url == url]

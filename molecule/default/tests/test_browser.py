@@ -1,4 +1,4 @@
-"""A real browser on the deployed stack: Debian's headless Chromium signs in and opens the editor.
+"""A real browser on the deployed stack: Debian's headless Chromium signs in and uses the real code-server.
 
 The browser trusts the Pebble-issued certificate only because the ACME root is in its NSS database
 (no flag that skips certificate checks); the second test shows that without that root the site is refused.
@@ -10,14 +10,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+import beacon_ansible
 import beacon_browser
+import beacon_http
+import docker
 import pytest
 from conftest import DOMAIN
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 pytestmark = pytest.mark.skipif(
@@ -32,6 +38,11 @@ USER, OTHER_USER = "1", "2"
 
 def editor_url(user_id: str) -> str:
     return f"{SITE}code/user/{user_id}/"
+
+
+def workbench_url(user_id: str) -> str:
+    """Where code-server's relative redirect lands: the workbench on the home folder (the volume)."""
+    return f"{editor_url(user_id)}?folder=/home/coder"
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +89,36 @@ def assert_trusted_pebble_tls(document: beacon_browser.DocumentResponse) -> None
     assert details.get("protocol", "").startswith("TLS 1."), details
 
 
+def sign_in(browser: beacon_browser.Browser, user: str, password: str) -> None:
+    driver = browser.driver
+    user_id = wait_for(browser, "the sign-in form", lambda: visible_and_enabled(browser, "user-id"))
+    user_id.send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "sign-in").click()
+    wait_for(browser, "the Open Code Editor button", lambda: visible_and_enabled(browser, "open-editor"))
+    assert driver.find_element(By.ID, "signed-in-user").text == user
+
+
+def displayed(browser: beacon_browser.Browser, selector: str):
+    elements = [e for e in browser.driver.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed()]
+    return elements[0] if elements else None
+
+
+def explorer(browser: beacon_browser.Browser) -> str:
+    """The names the workbench's explorer lists (it reads them from the server over the WebSocket)."""
+    view = displayed(browser, ".explorer-folders-view")
+    return view.text if view else ""
+
+
+def wait_for_workbench(browser: beacon_browser.Browser, user: str, timeout: float = 60) -> None:
+    wait_for(
+        browser,
+        f"the VS Code workbench of user {user} with its explorer",
+        lambda: browser.driver.current_url == workbench_url(user) and ".bashrc" in explorer(browser),
+        timeout=timeout,
+    )
+
+
 def test_user_signs_in_and_opens_their_editor_over_trusted_https(acme_root, demo_users, artifacts):
     with beacon_browser.chromium(DOMAIN, acme_root) as browser:
         driver = browser.driver
@@ -92,25 +133,14 @@ def test_user_signs_in_and_opens_their_editor_over_trusted_https(acme_root, demo
             assert_trusted_pebble_tls(front)
 
             step = "signing in"
-            user_id = wait_for(browser, "the sign-in form", lambda: visible_and_enabled(browser, "user-id"))
-            user_id.send_keys(USER)
-            driver.find_element(By.ID, "password").send_keys(demo_users[USER])
-            driver.find_element(By.ID, "sign-in").click()
-            wait_for(browser, "the Open Code Editor button", lambda: visible_and_enabled(browser, "open-editor"))
-            assert driver.find_element(By.ID, "signed-in-user").text == USER
+            sign_in(browser, USER, demo_users[USER])
             wait_for(browser, "the editor status", lambda: driver.find_element(By.ID, "editor-status").text)
             driver.save_screenshot(str(artifacts / f"signed-in-user-{USER}.png"))
 
             step = "opening the editor"
             driver.find_element(By.ID, "open-editor").click()
-            wait_for(
-                browser,
-                f"the editor of user {USER}",
-                lambda: driver.current_url == editor_url(USER)
-                and f"stand-in for user {USER}" in driver.find_element(By.TAG_NAME, "body").text,
-                timeout=60,
-            )
-            editor = browser.last_document(editor_url(USER))
+            wait_for_workbench(browser, USER)
+            editor = browser.last_document(workbench_url(USER))
             assert editor.status == 200
             assert_trusted_pebble_tls(editor)
             driver.save_screenshot(str(artifacts / f"editor-user-{USER}.png"))
@@ -120,13 +150,95 @@ def test_user_signs_in_and_opens_their_editor_over_trusted_https(acme_root, demo
             refused = browser.last_document(editor_url(OTHER_USER))
             body = driver.find_element(By.TAG_NAME, "body").text
             assert refused.status == 403, (refused.status, body)
-            assert f"stand-in for user {OTHER_USER}" not in driver.page_source
+            assert "vscode-workbench-web-configuration" not in driver.page_source
             assert_trusted_pebble_tls(refused)
             driver.save_screenshot(str(artifacts / f"user-{USER}-refused-editor-{OTHER_USER}.png"))
         except BaseException:
             with contextlib.suppress(Exception):  # never hide the real failure
                 driver.save_screenshot(str(artifacts / f"failure-{step.replace(' ', '-')}.png"))
             raise
+
+
+def read_from_editor(path: str, cookie: str, acme_root: str) -> bytes:
+    """A file of user 1's container, through Traefik and code-server's remote-resource route."""
+    response = beacon_http.request(
+        "GET",
+        f"/code/user/{USER}/vscode-remote-resource?path={path}",
+        domain=DOMAIN,
+        ca_file=acme_root,
+        headers={"Cookie": f"beacon_session={cookie}"},
+    )
+    assert response.status == 200, (response.status, response.body[:200])
+    return response.body
+
+
+def test_code_server_workbench_terminal_and_files_survive_a_recreation(acme_root, demo_users, artifacts):
+    """The real code-server in Chromium: the workbench renders, its WebSocket holds, and a file
+    written in the integrated terminal is still there after the container is recreated."""
+    token = f"beacon-e2e-{secrets.token_hex(4)}"
+    proof = f"{token}.txt"
+    engine = docker.from_env()
+    with beacon_browser.chromium(DOMAIN, acme_root) as browser:
+        driver = browser.driver
+        step = "opening the workbench"
+        try:
+            driver.get(SITE)
+            sign_in(browser, USER, demo_users[USER])
+            driver.get(editor_url(USER))
+            wait_for_workbench(browser, USER)
+            assert displayed(browser, ".monaco-workbench") is not None
+
+            step = "the WebSocket"
+            # The workbench talks to its server over a WebSocket under the user's path; code-server
+            # accepts it only when Origin matches the host Traefik forwards (else 1006 in the page).
+            sockets = wait_for(
+                browser, "the workbench's WebSocket", lambda: browser.websockets_to(f"wss://{DOMAIN}/code/user/{USER}/")
+            )
+            assert [s.status for s in sockets] == [101] * len(sockets), sockets
+            assert not [s for s in sockets if s.closed or s.errors], sockets
+            assert "1006" not in driver.find_element(By.TAG_NAME, "body").text
+
+            step = "trusting the folder"
+            # A first visit asks whether to trust the workspace (the home folder, on the volume).
+            for button in driver.find_elements(By.CSS_SELECTOR, ".monaco-dialog-box .monaco-button"):
+                if button.text.strip() == "Yes, I trust the authors":
+                    button.click()
+            wait_for(browser, "the trust dialog to close", lambda: displayed(browser, ".monaco-dialog-box") is None)
+
+            step = "the integrated terminal"
+            ActionChains(driver).key_down(Keys.CONTROL).send_keys("`").key_up(Keys.CONTROL).perform()
+            wait_for(
+                browser, "a bash terminal", lambda: "bash" in getattr(displayed(browser, ".part.panel"), "text", "")
+            )
+            wait_for(browser, "the terminal's input", lambda: displayed(browser, ".terminal-wrapper .xterm-screen"))
+            ActionChains(driver).send_keys(f"echo {token} > ~/{proof}\n").perform()
+            wait_for(browser, f"{proof} in the explorer", lambda: proof in explorer(browser), timeout=30)
+            cookie = driver.get_cookie("beacon_session")["value"]
+            assert read_from_editor(f"/home/coder/{proof}", cookie, acme_root).strip() == token.encode()
+            driver.save_screenshot(str(artifacts / f"code-server-user-{USER}-terminal.png"))
+
+            step = "recreating the container"
+            before = engine.containers.get(f"code-server-user-{USER}")
+            before.remove(force=True)
+            run = beacon_ansible.playbook("provision_user.yml", "-e", f"user_id={USER}")
+            assert run.rc == 0, run.stdout[-3000:]
+            after = engine.containers.get(f"code-server-user-{USER}")
+            assert after.id != before.id and after.status == "running"
+
+            step = "reopening the workbench"
+            driver.get(editor_url(USER))
+            wait_for_workbench(browser, USER)
+            wait_for(browser, f"{proof} in the explorer after the recreation", lambda: proof in explorer(browser))
+            assert read_from_editor(f"/home/coder/{proof}", cookie, acme_root).strip() == token.encode()
+            driver.save_screenshot(str(artifacts / f"code-server-user-{USER}-after-recreation.png"))
+        except BaseException:
+            with contextlib.suppress(Exception):  # never hide the real failure
+                driver.save_screenshot(str(artifacts / f"failure-{step.replace(' ', '-')}.png"))
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                engine.containers.get(f"code-server-user-{USER}").exec_run(["rm", "-f", f"/home/coder/{proof}"])
+            engine.close()
 
 
 def test_without_the_acme_root_chromium_refuses_the_site(artifacts):

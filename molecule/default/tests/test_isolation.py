@@ -11,6 +11,7 @@ import secrets
 import socket
 import ssl
 import time
+import uuid
 
 import beacon_http
 import docker
@@ -91,10 +92,21 @@ def test_malformed_and_oversized_bodies_are_refused(acme_root):
 # Owner-only editors ----------------------------------------------------------------------
 
 
+# The demo users run the real code-server. It serves any file of its container through
+# VS Code's remote-resource route; each container's hostname is its name, so this path says
+# whose editor answered.
+WHOAMI = "vscode-remote-resource?path=/etc/hostname"
+
+
 def test_owner_opens_their_editor(sessions, acme_root):
-    response = api("GET", "/code/user/1/", acme_root, cookie=sessions["1"])
-    assert response.status == 200
-    assert b"stand-in for user 1" in response.body
+    landing = api("GET", "/code/user/1/", acme_root, cookie=sessions["1"])
+    # code-server's redirect is relative: it only works under the path with its trailing slash.
+    assert landing.status == 302 and landing.headers["location"] == "./?folder=/home/coder", landing.headers
+    workbench = api("GET", "/code/user/1/?folder=/home/coder", acme_root, cookie=sessions["1"])
+    assert workbench.status == 200
+    assert b'id="vscode-workbench-web-configuration"' in workbench.body
+    whoami = api("GET", f"/code/user/1/{WHOAMI}", acme_root, cookie=sessions["1"])
+    assert (whoami.status, whoami.body.strip()) == (200, b"code-server-user-1")
 
 
 def test_another_user_gets_403(sessions, acme_root):
@@ -119,41 +131,50 @@ def test_forged_identity_headers_and_cookies_do_not_help(sessions, acme_root):
 @pytest.mark.parametrize(
     "path",
     [
-        "/code/user/1/../2/",
-        "/code/user/1/%2e%2e/2/",
-        "/code/user/1%2F..%2F2/",
-        "/code/user/1/..%2F2/",
-        "/code/user//2/",
-        "/code/user/1/" + "a" * 9000,
+        f"/code/user/1/../2/{WHOAMI}",
+        f"/code/user/1/%2e%2e/2/{WHOAMI}",
+        f"/code/user/1%2F..%2F2/{WHOAMI}",
+        f"/code/user/1/..%2F2/{WHOAMI}",
+        f"/code/user//2/{WHOAMI}",
+        f"/code/user/1/{WHOAMI}&" + "a" * 9000,
     ],
 )
 def test_paths_that_try_to_reach_another_users_editor(path, sessions, acme_root):
     response = api("GET", path, acme_root, cookie=sessions["1"])
-    assert b"stand-in for user 2" not in response.body
-    assert response.status != 200 or b"stand-in for user 1" in response.body
+    assert b"code-server-user-2" not in response.body
+    assert response.status != 200 or response.body.strip() == b"code-server-user-1", (response.status, response.body)
 
 
-def open_websocket(path: str, acme_root: str, cookie: str | None):
+def open_websocket(user: str, acme_root: str, cookie: str | None, origin: str = f"https://{DOMAIN}"):
+    """The WebSocket the workbench opens to its server, as Chromium sends it (Origin included)."""
     raw = socket.create_connection(("127.0.0.1", 443), timeout=10)
     tls = ssl.create_default_context(cafile=acme_root).wrap_socket(raw, server_hostname=DOMAIN)
     headers = [f"Cookie: beacon_session={cookie}"] if cookie else []
-    return websocket.create_connection(f"wss://{DOMAIN}{path}", socket=tls, header=headers, timeout=10)
+    path = f"/code/user/{user}/?reconnectionToken={uuid.uuid4()}&reconnection=false&skipWebSocketFrames=false"
+    return websocket.create_connection(f"wss://{DOMAIN}{path}", socket=tls, header=headers, origin=origin, timeout=10)
 
 
 def test_websocket_to_own_editor_works(sessions, acme_root):
-    ws = open_websocket("/code/user/1/ws", acme_root, sessions["1"])
+    ws = open_websocket("1", acme_root, sessions["1"])
     try:
-        ws.send("mine")
-        assert ws.recv() == "mine"
+        assert ws.getstatus() == 101
+        assert ws.getheaders()["upgrade"].lower() == "websocket"
     finally:
         ws.close()
+
+
+def test_websocket_from_another_origin_is_refused_by_code_server(sessions, acme_root):
+    """code-server compares Origin with the forwarded host: Traefik must pass the host through."""
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        open_websocket("1", acme_root, sessions["1"], origin="https://evil.example")
+    assert refused.value.status_code == 403
 
 
 @pytest.mark.parametrize(("cookie_user", "status"), [("2", 403), (None, 401)])
 def test_websocket_to_someone_elses_editor_is_refused(cookie_user, status, sessions, acme_root):
     cookie = sessions[cookie_user] if cookie_user else None
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        open_websocket("/code/user/1/ws", acme_root, cookie)
+        open_websocket("1", acme_root, cookie)
     assert refused.value.status_code == status
 
 

@@ -51,10 +51,13 @@ options:
     choices: [present, started, stopped, absent]
     default: present
   image:
-    description: code-server image (required unless O(state=absent)).
+    description:
+      - code-server image (required unless O(state=absent) or O(state=stopped)).
+      - With O(state=stopped) and no image, the container is stopped as it is, whatever its
+        configuration, and nothing is created when there is none.
     type: str
   domain:
-    description: Public DNS name the editor is served under (required unless O(state=absent)).
+    description: Public DNS name the editor is served under (required with O(image)).
     type: str
   traefik_container:
     description:

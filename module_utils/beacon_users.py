@@ -128,7 +128,8 @@ class UserSpec:
         user_id = validate_user_id(self.user_id)
         if state not in STATES:
             raise ValidationError(f"state {state!r} is invalid: it must be one of {', '.join(STATES)}")
-        if state == "absent":
+        if state == "absent" or (state == "stopped" and not self.image):
+            # Removing, or stopping as it is (no image given): only the user id matters.
             return replace(self, user_id=user_id)
         validate_image(self.image)
         validate_domain(self.domain)
@@ -410,6 +411,13 @@ class UserManager:
                 steps.append(("remove_network", spec.network))
             if purge and self._volume_exists(spec.volume):
                 steps.append(("remove_volume", spec.volume))
+            result.actions = [f"{verb} {what}" for verb, what in steps]
+            return result, steps
+
+        if state == "stopped" and not spec.image:
+            # Stop the container as it is, whatever its configuration (idle users, for one).
+            if (attrs.get("State") or {}).get("Running") if attrs else False:
+                steps.append(("stop", spec.name))
             result.actions = [f"{verb} {what}" for verb, what in steps]
             return result, steps
 

@@ -17,6 +17,7 @@ RUN = secrets.token_hex(3)
 TEST_LABEL = "beacon-test-run"
 # Numeric ids like real users, unique per run; the second id shares the first as a prefix.
 BASE = str(int(RUN, 16) % 90000 + 10000)
+STANDIN = "beacon/code-server-standin:local"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def api_password(project):
 @pytest.fixture(scope="module")
 def common(api_password, engine):
     return {
-        "image": "beacon/code-server-standin:local",
+        "image": STANDIN,
         "domain": DOMAIN,
         "traefik_api_password": api_password,
         "extra_labels": {TEST_LABEL: RUN},
@@ -55,11 +56,13 @@ def common(api_password, engine):
 
 def provision(user_id: str, *extra: str) -> beacon_ansible.Run:
     """provision_user.yml for a test user. These tests are about routing, so the user's editor
-    is left open (no forwardAuth middleware); owner-only access is tested in test_isolation.py
-    with the inventory's demo users, who can sign in."""
+    is the small stand-in (it echoes WebSocket messages and stores files over HTTP) and is left
+    open (no forwardAuth middleware); owner-only access is tested in test_isolation.py with the
+    inventory's demo users, who can sign in, and the real code-server in test_browser.py."""
     labels = '{"code_server_users_extra_labels": {"%s": "%s"}}' % (TEST_LABEL, RUN)  # noqa: UP031
     open_route = "code_server_users_auth_middleware="
-    args = ["-e", f"user_id={user_id}", "-e", labels, "-e", open_route, *extra]
+    standin = f"code_server_users_image={STANDIN}"
+    args = ["-e", f"user_id={user_id}", "-e", labels, "-e", open_route, "-e", standin, *extra]
     return beacon_ansible.playbook("provision_user.yml", *args)
 
 

@@ -6,7 +6,9 @@ checked against the deployed stack (real Traefik, backend, spawner, Docker engin
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import secrets
 import socket
 import ssl
@@ -361,3 +363,38 @@ def test_no_secrets_in_any_platform_containers_environment(engine):
     for container in engine.containers.list(filters={"label": "com.docker.compose.project"}):
         env = [e.split("=", 1)[0].upper() for e in container.attrs["Config"]["Env"]]
         assert not [k for k in env if any(w in k for w in ("PASSWORD", "SECRET", "TOKEN"))], container.name
+
+
+# The real code-server's settings ---------------------------------------------------------
+
+
+def workbench_settings(cookie: str, acme_root: str) -> dict:
+    """The configuration code-server hands the workbench, from the page it serves."""
+    page = api("GET", "/code/user/1/?folder=/home/coder", acme_root, cookie=cookie)
+    found = re.search(rb'id="vscode-workbench-web-configuration"\s+data-settings="([^"]*)"', page.body)
+    assert found, page.body[:500]
+    return json.loads(html.unescape(found.group(1).decode()))
+
+
+def test_code_server_runs_with_its_own_login_telemetry_updates_and_proxy_off(engine, sessions, acme_root):
+    attrs = engine.containers.get("code-server-user-1").attrs
+    args = attrs["Args"]
+    assert args[args.index("--auth") + 1] == "none"  # Traefik's forwardAuth decides who gets in
+    assert {"--disable-telemetry", "--disable-update-check", "--disable-proxy"} <= set(args)
+    settings = workbench_settings(sessions["1"], acme_root)
+    assert "updateEndpoint" not in settings["productConfiguration"]
+    # The port proxy would let a user serve pages on everyone's origin: refused.
+    for path in ("/code/user/1/proxy/8080/", "/code/user/1/absproxy/8080/"):
+        assert api("GET", path, acme_root, cookie=sessions["1"]).status == 403, path
+
+
+def test_code_server_keeps_workspace_and_settings_on_the_users_volume(engine, sessions, acme_root):
+    container = engine.containers.get("code-server-user-1")
+    mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
+    assert mounts["/home/coder"]["Type"] == "volume"
+    assert mounts["/home/coder"]["Name"] == "code-server-user-1-data"
+    assert workbench_settings(sessions["1"], acme_root)["userDataPath"] == "/home/coder/.local/share/code-server"
+    paths = ["/home/coder", "/home/coder/.local/share/code-server", "/home/coder/.config/code-server"]
+    listing = container.exec_run(["stat", "-c", "%u:%g %n", *paths])
+    assert listing.exit_code == 0, listing.output
+    assert listing.output.decode().split("\n")[:3] == [f"1000:1000 {path}" for path in paths]

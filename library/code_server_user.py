@@ -182,10 +182,17 @@ EXAMPLES = r"""
     memory: 1g
     traefik_api_password: "{{ traefik_dashboard_password }}"
 
-- name: User 42's editor is gone; their files stay on the volume.
+- name: User 42's editor is gone (and no longer routed); their files stay on the volume.
   code_server_user:
     user_id: "42"
     state: absent
+    traefik_api_password: "{{ traefik_dashboard_password }}"
+
+- name: User 7's editor is stopped as it is, whatever its configuration.
+  code_server_user:
+    user_id: "7"
+    state: stopped
+    traefik_api_password: "{{ traefik_dashboard_password }}"
 """
 
 RETURN = r"""

@@ -110,6 +110,19 @@ def explorer(browser: beacon_browser.Browser) -> str:
     return view.text if view else ""
 
 
+def trust_button(browser: beacon_browser.Browser):
+    for button in browser.driver.find_elements(By.CSS_SELECTOR, ".monaco-dialog-box .monaco-button"):
+        if button.is_displayed() and button.text.strip() == "Yes, I trust the authors":
+            return button
+    return None
+
+
+def terminal_input(driver):
+    """The integrated terminal's keyboard input (xterm's hidden textarea), once it has the focus."""
+    active = driver.switch_to.active_element
+    return active if "xterm-helper-textarea" in (active.get_attribute("class") or "") else None
+
+
 def wait_for_workbench(browser: beacon_browser.Browser, user: str, timeout: float = 60) -> None:
     wait_for(
         browser,
@@ -199,19 +212,26 @@ def test_code_server_workbench_terminal_and_files_survive_a_recreation(acme_root
             assert "1006" not in driver.find_element(By.TAG_NAME, "body").text
 
             step = "trusting the folder"
-            # A first visit asks whether to trust the workspace (the home folder, on the volume).
-            for button in driver.find_elements(By.CSS_SELECTOR, ".monaco-dialog-box .monaco-button"):
-                if button.text.strip() == "Yes, I trust the authors":
-                    button.click()
-            wait_for(browser, "the trust dialog to close", lambda: displayed(browser, ".monaco-dialog-box") is None)
+            # A fresh browser profile is asked whether to trust the workspace (the home folder, on
+            # the volume); until then the workbench runs in Restricted Mode.
+            trust = wait_for(browser, "the workspace trust dialog", lambda: trust_button(browser), timeout=30)
+            trust.click()
+            wait_for(
+                browser,
+                "the workbench to leave Restricted Mode",
+                lambda: displayed(browser, ".monaco-dialog-box") is None
+                and "Restricted Mode" not in getattr(displayed(browser, ".part.statusbar"), "text", "Restricted Mode"),
+            )
 
             step = "the integrated terminal"
             ActionChains(driver).key_down(Keys.CONTROL).send_keys("`").key_up(Keys.CONTROL).perform()
             wait_for(
                 browser, "a bash terminal", lambda: "bash" in getattr(displayed(browser, ".part.panel"), "text", "")
             )
-            wait_for(browser, "the terminal's input", lambda: displayed(browser, ".terminal-wrapper .xterm-screen"))
-            ActionChains(driver).send_keys(f"echo {token} > ~/{proof}\n").perform()
+            screen = wait_for(browser, "the terminal", lambda: displayed(browser, ".terminal-wrapper .xterm-screen"))
+            screen.click()
+            keyboard = wait_for(browser, "the terminal to take the keyboard", lambda: terminal_input(driver))
+            keyboard.send_keys(f"echo {token} > ~/{proof}\n")
             wait_for(browser, f"{proof} in the explorer", lambda: proof in explorer(browser), timeout=30)
             cookie = driver.get_cookie("beacon_session")["value"]
             assert read_from_editor(f"/home/coder/{proof}", cookie, acme_root).strip() == token.encode()

@@ -214,7 +214,11 @@ def test_bulk_form_provisions_many_users_in_one_call(common, acme_root):
         assert get(f"/code/user/{user['user_id']}/", acme_root).status == 200
     again = beacon_ansible.module("code_server_user", {**common, "users": users})
     assert again["changed"] is False
-    removed = beacon_ansible.module("code_server_user", {"users": users, "state": "absent", "purge": True})
+    removed = beacon_ansible.module(
+        "code_server_user",
+        {"users": users, "state": "absent", "purge": True, "traefik_api_password": common["traefik_api_password"]},
+    )
+    assert not removed.get("failed"), removed.get("msg")
     assert removed["changed"] is True
     assert all(get(f"/code/user/{u['user_id']}/", acme_root).status == 404 for u in users)
 

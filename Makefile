@@ -48,3 +48,4 @@ test: lint unit molecule ## Everything CI runs.
 
 bench: up ## Provisioning benchmarks against the deployed stack; results go to the README.
 	$(PY) tests/bench/bench_provisioning.py $(BENCH_ARGS)
+	$(PY) tests/bench/bench_code_server.py

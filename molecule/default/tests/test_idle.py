@@ -12,13 +12,14 @@ import secrets
 import time
 
 import beacon_ansible
+import beacon_cleanup
 import beacon_http
 import docker
 import pytest
 from conftest import DOMAIN
 
 RUN = secrets.token_hex(3)
-TEST_LABEL = "beacon-test-run"
+TEST_LABEL = beacon_cleanup.TEST_LABEL
 CODE_SERVER = "beacon/code-server:local"
 THRESHOLD = 20  # seconds; short for the test, an hour by default
 
@@ -28,15 +29,7 @@ def engine():
     client = docker.from_env()
     yield client
     # Remove what this run created, even when a test failed.
-    for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN}"}):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters={"label": "org.beacon.user"}):
-        if volume.name.startswith(f"code-server-user-i{RUN}-"):
-            volume.remove(force=True)
-    for network in client.networks.list(filters={"label": "org.beacon.user"}):
-        if network.name.startswith(f"beacon-user-i{RUN}-"):
-            network.disconnect("beacon-traefik", force=True)
-            network.remove()
+    beacon_cleanup.remove_test_users(client, RUN, (f"i{RUN}-",))
     client.close()
 
 

@@ -7,6 +7,7 @@ import socket
 import ssl
 
 import beacon_ansible
+import beacon_cleanup
 import beacon_http
 import docker
 import pytest
@@ -14,7 +15,7 @@ import websocket
 from conftest import DOMAIN
 
 RUN = secrets.token_hex(3)
-TEST_LABEL = "beacon-test-run"
+TEST_LABEL = beacon_cleanup.TEST_LABEL
 # Numeric ids like real users, unique per run; the second id shares the first as a prefix.
 BASE = str(int(RUN, 16) % 90000 + 10000)
 STANDIN = "beacon/code-server-standin:local"
@@ -25,16 +26,7 @@ def engine():
     client = docker.from_env()
     yield client
     # Remove what this run created, even when a test failed.
-    for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN}"}):
-        container.remove(force=True)
-    ours = (f"-{BASE}", f"-t{RUN}")
-    for volume in client.volumes.list(filters={"label": "org.beacon.user"}):
-        if any(f"code-server-user{mark}" in volume.name for mark in ours):
-            volume.remove(force=True)
-    for network in client.networks.list(filters={"label": "org.beacon.user"}):
-        if any(network.name.startswith(f"beacon-user{mark}") for mark in ours):
-            network.disconnect("beacon-traefik", force=True)
-            network.remove()
+    beacon_cleanup.remove_test_users(client, RUN, (BASE, f"t{RUN}"))
     client.close()
 
 

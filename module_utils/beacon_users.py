@@ -402,6 +402,7 @@ class UserManager:
         """Decide what to do for one user without doing it. Returns the result and the steps."""
         result = Result(user_id=spec.user_id, router=spec.router, network=spec.network, volume=spec.volume)
         attrs = self._container(spec.name)
+        running = bool(attrs and (attrs.get("State") or {}).get("Running"))
         steps: list = []
         if state == "absent":
             if attrs:
@@ -416,7 +417,7 @@ class UserManager:
 
         if state == "stopped" and not spec.image:
             # Stop the container as it is, whatever its configuration (idle users, for one).
-            if (attrs.get("State") or {}).get("Running") if attrs else False:
+            if running:
                 steps.append(("stop", spec.name))
             result.actions = [f"{verb} {what}" for verb, what in steps]
             return result, steps
@@ -440,7 +441,6 @@ class UserManager:
                 result.diff = {"before": {k: before[k] for k in changed}, "after": {k: after[k] for k in changed}}
                 if stale_image:
                     result.diff["before"]["image_id"], result.diff["after"]["image_id"] = attrs.get("Image"), image_id
-        running = bool(attrs and (attrs.get("State") or {}).get("Running"))
         recreated = any(step[0] == "create" for step in steps)
         if attrs is not None and not recreated and spec.network not in self._traefik_networks(spec.traefik_container):
             # Traefik was recreated since (compose drops networks it did not declare).
@@ -528,12 +528,12 @@ class UserManager:
         and relies on Traefik's view alone (probe_healthz=False).
         """
         deadline = time.monotonic() + timeout
-        started = [(s, r) for s, r in zip(specs, results, strict=True) if r.container and r.container.get("running")]
         pairs = list(zip(specs, results, strict=True))
+        started = [(s, r) for s, r in pairs if r.container and r.container.get("running")]
         halted = [s for s, r in pairs if r.changed and not (r.container or {}).get("running")]
         if halted and self.traefik is not None:
             try:
-                left = wait_until_gone(self.traefik, [s.router for s in halted], timeout)
+                left = wait_until_gone(self.traefik, [s.router for s in halted], max(0.0, deadline - time.monotonic()))
             except TraefikAPIError as exc:
                 raise UserError(str(exc)) from exc
             if left:
